@@ -1,0 +1,1 @@
+"""Checks: pure functions from records to verdicts (`CheckResult`), one module per suite."""

@@ -1,0 +1,1 @@
+"""Results: the run store (JSONL -> Parquet, manifest) and metrics derived from records."""
