@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.client.openai_client import OpenAIClient
 from harness.client.records import RequestSpec
 from harness.engines.config import EngineConfig, load_config_file, make_config
 from harness.engines.launch import EngineHandle, is_installed, open_engine
@@ -159,7 +158,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 async def _stream_one(handle: EngineHandle, prompt: str) -> None:
-    async with OpenAIClient(handle.base_url, handle.model, handle.kind) as client:
+    async with handle.async_client() as client:
         record = await client.send(
             RequestSpec(prompt, {"max_tokens": 48, "temperature": 0.0}),
             on_text=lambda _, piece: typer.echo(piece, nl=False),
@@ -203,3 +202,7 @@ def demo(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -164,7 +164,7 @@ def client(harness_state: HarnessState, engine: EngineHandle, run: RunStore) -> 
         run.append(record)
         harness_state.records.append(record)
 
-    return EngineClient(engine.base_url, engine.model, engine.kind, on_record=on_record)
+    return engine.client(on_record=on_record)
 
 
 class CheckLog:

@@ -65,18 +65,21 @@ class EngineClient:
         engine: str = "",
         on_record: RecordSink | None = None,
         timeout_s: float = 300.0,
+        close_after_stream: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.engine = engine
         self.on_record = on_record
         self.timeout_s = timeout_s
+        self.close_after_stream = close_after_stream
 
     def run(
         self, specs: Sequence[RequestSpec], concurrency: int = 1, arrivals_s: Sequence[float] | None = None
     ) -> list[RequestRecord]:
         async def go() -> list[RequestRecord]:
-            async with OpenAIClient(self.base_url, self.model, self.engine, timeout_s=self.timeout_s) as client:
+            async with OpenAIClient(self.base_url, self.model, self.engine, timeout_s=self.timeout_s,
+                                    close_after_stream=self.close_after_stream) as client:
                 return await run_specs(client, specs, concurrency, arrivals_s, self.on_record)
 
         return asyncio.run(go())

@@ -24,6 +24,9 @@ from harness.client.sse import SSEDecoder
 
 _now_ns = time.perf_counter_ns
 TextSink = Callable[[int, str], None]
+_JSON_HEADERS = {"Content-Type": "application/json"}
+# Several pooled connections may have gone stale at once; each failed try discards one.
+_SEND_ATTEMPTS = 4
 
 
 class StreamError(Exception):
@@ -44,6 +47,7 @@ class OpenAIClient:
         engine: str = "",
         max_connections: int = 0,
         timeout_s: float = 300.0,
+        close_after_stream: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -53,6 +57,9 @@ class OpenAIClient:
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count()
         self._id_prefix = os.urandom(4).hex()
+        self._stream_headers = {"Content-Type": "application/json"}
+        if close_after_stream:
+            self._stream_headers["Connection"] = "close"
 
     async def __aenter__(self) -> OpenAIClient:
         connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, ttl_dns_cache=None)
@@ -94,7 +101,7 @@ class OpenAIClient:
         )
         path = "/v1/chat/completions" if spec.api == "chat" else "/v1/completions"
         body = json.dumps(spec.body(self.model)).encode()
-        for attempt in range(2):
+        for attempt in range(_SEND_ATTEMPTS):
             record.t_send_ns = _now_ns()
             try:
                 await self._exchange(record, spec, path, body, on_text)
@@ -104,7 +111,7 @@ class OpenAIClient:
                 record.error_kind = "timeout"
                 record.error_message = f"no complete answer within {self.timeout.total} s"
             except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-                if attempt == 0 and record.t_headers_ns is None and _stale_connection(exc):
+                if attempt + 1 < _SEND_ATTEMPTS and record.t_headers_ns is None and _stale_connection(exc):
                     # A pooled keep-alive connection the server had already closed (llama.cpp does this
                     # after streamed responses): nothing reached the server, so sending again is safe.
                     record.connect_retries += 1
@@ -121,9 +128,8 @@ class OpenAIClient:
     async def _exchange(
         self, record: RequestRecord, spec: RequestSpec, path: str, body: bytes, on_text: TextSink | None
     ) -> None:
-        async with self.session.post(
-            self.base_url + path, data=body, headers={"Content-Type": "application/json"}
-        ) as response:
+        headers = self._stream_headers if spec.stream else _JSON_HEADERS
+        async with self.session.post(self.base_url + path, data=body, headers=headers) as response:
             record.t_headers_ns = _now_ns()
             record.http_status = response.status
             if response.status >= 300:

@@ -53,6 +53,9 @@ class ParamQuirks:
     n_on_completions: bool = True
     max_n: int | None = None
     invalid_request_status: int = 400
+    # The server drops the connection after each streamed response although it answers Keep-Alive; the client
+    # then asks for `Connection: close` on streams instead of racing the close with a pooled reuse.
+    closes_connection_after_stream: bool = False
 
 
 ArgvBuilder = Callable[[EngineConfig, str, int, str], list[str]]

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.client.batch import EngineClient, RecordSink
+from harness.client.openai_client import OpenAIClient
 from harness.client.plain_http import http_get
 from harness.engines.base import EngineAdapter
 from harness.engines.config import EngineConfig
@@ -42,6 +44,16 @@ class EngineHandle:
     ready_s: float | None = None
     stop_s: float | None = None
     pid: int | None = None
+
+    def async_client(self, timeout_s: float = 300.0) -> OpenAIClient:
+        """The timed client for this engine, with its connection quirks applied."""
+        return OpenAIClient(self.base_url, self.model, self.kind, timeout_s=timeout_s,
+                            close_after_stream=self.adapter.quirks.closes_connection_after_stream)
+
+    def client(self, on_record: RecordSink | None = None, timeout_s: float = 300.0) -> EngineClient:
+        """The synchronous client for this engine (what the pytest `client` fixture hands out)."""
+        return EngineClient(self.base_url, self.model, self.kind, on_record=on_record, timeout_s=timeout_s,
+                            close_after_stream=self.adapter.quirks.closes_connection_after_stream)
 
     def describe(self) -> dict[str, object]:
         """Plain data for manifests."""

@@ -70,6 +70,8 @@ ADAPTER = EngineAdapter(
         "generation_tokens_total": MetricSource("llamacpp:tokens_predicted_total"),
     },
     # n is limited by the number of slots; malformed JSON gets 500, not 400 (measured, ENGINES.md section 8).
-    quirks=ParamQuirks(max_n=4),
+    # Measured with curl here: after a streamed response the server closes the connection (curl: "Closing
+    # connection 0") though it sent "Keep-Alive: timeout=5, max=100"; non-streamed responses keep it open.
+    quirks=ParamQuirks(max_n=4, closes_connection_after_stream=True),
     deterministic_switch="--parallel 1 (one slot; no batch-invariant kernels exist)",
 )

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.client.batch import run_specs
-from harness.client.openai_client import OpenAIClient
 from harness.client.records import Api, RequestSpec
 from harness.engines.launch import EngineHandle
 from harness.results.metrics import summarize
@@ -52,8 +51,7 @@ def run_load(engine: EngineHandle, settings: LoadSettings, out_dir: Path) -> dic
                 "config": {**settings.__dict__}}
     with RunStore(out_dir, manifest) as store:
         async def go() -> list[Any]:
-            async with OpenAIClient(engine.base_url, engine.model, engine.kind,
-                                    timeout_s=settings.timeout_s) as client:
+            async with engine.async_client(timeout_s=settings.timeout_s) as client:
                 return await run_specs(client, load_specs(settings), settings.concurrency,
                                        on_record=store.append)
 

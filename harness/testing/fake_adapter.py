@@ -43,6 +43,6 @@ ADAPTER = EngineAdapter(
         "requests_finished_total": MetricSource("fake:requests_finished_total"),
         "requests_aborted_total": MetricSource("fake:requests_aborted_total"),
     },
-    deterministic_switch="(none: the fake engine is batch-invariant unless a fault says otherwise)",
+    deterministic_switch="",  # batch-invariant by construction, unless a fault says otherwise
     instrument=True,
 )

@@ -122,7 +122,7 @@ def test_deterministic_mode_on_vs_off(engine: EngineHandle, client: EngineClient
 
 def _mode_row(mode: str, target: EngineHandle, recording: EngineClient, knobs: DeterminismKnobs,
               concurrency: int) -> dict[str, object]:
-    client = EngineClient(target.base_url, target.model, target.kind, on_record=recording.on_record)
+    client = target.client(on_record=recording.on_record)
     load = workload.greedy_under_load(knobs, concurrency, logprobs=False)
     records = client.run(load.specs, concurrency=concurrency, arrivals_s=load.arrivals_s)
     probes = [records[i] for i in load.probe_indices]
