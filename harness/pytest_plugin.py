@@ -111,7 +111,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """A check listed in --expectations for this engine becomes a strict xfail, shown with its reason."""
+    """A check listed in --expectations for this engine becomes an xfail, shown with its reason.
+
+    Not strict: engine nondeterminism is probabilistic, and an expected failure that happens not to show in
+    one run must not fail it. The terminal summary says which expected failures did not happen.
+    """
     state = item.config.stash.get(STATE, None)
     marker = item.get_closest_marker("check")
     if state is None or marker is None or not marker.args:
@@ -119,7 +123,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = state.expectations.get(str(marker.args[0]))
     if reason is not None:
         item.add_marker(pytest.mark.xfail(
-            reason=f"expected on {state.engine_config.kind} ({state.expectations_file}): {reason}", strict=True
+            reason=f"expected on {state.engine_config.kind} ({state.expectations_file}): {reason}", strict=False
         ))
 
 
@@ -209,6 +213,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
           f"{_ms(e2e['p50'])}/{_ms(e2e['p99'])}")
     for result in state.checks:
         write(f"check {result.name}: {'PASS' if result.passed else 'FAIL'} - {result.verdict}")
+    verdicts = {result.name: result.passed for result in state.checks}
     for name, reason in state.expectations.items():
-        write(f"expected failure on {state.engine_config.kind}: {name} ({reason})")
+        seen = {True: "did not fail this time", False: "failed as expected", None: "not run"}[verdicts.get(name)]
+        write(f"expected failure on {state.engine_config.kind}: {name} ({reason}) - {seen}")
     write(f"run directory: {state.run_dir}")
