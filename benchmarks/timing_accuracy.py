@@ -44,11 +44,18 @@ def main() -> None:
             ttft = percentiles([t.ttft_ms for t in timings if t.ttft_ms is not None])
             itl = percentiles([gap for t in timings for gap in t.itl_ms])
             delay = percentiles(delivery_delays_ms(ok))
+            # Ground truth from the server's own stamps (same monotonic clock): what TTFT and ITL really were.
+            ttft_err = percentiles([(r.chunk_ns[0] - r.chunk_server_ns[0]) / 1e6 for r in ok if r.chunk_server_ns])
+            itl_err = percentiles([((b - a) - (sb - sa)) / 1e6 for r in ok
+                                   for a, b, sa, sb in zip(r.chunk_ns, r.chunk_ns[1:], r.chunk_server_ns,
+                                                           r.chunk_server_ns[1:])])
             print(f"c={concurrency:<3} n={len(ok)}/{len(records)}  TTFT p50 {ttft['p50']:.2f} p99 {ttft['p99']:.2f} "
                   f"(err p50 {ttft['p50'] - args.ttft_ms:+.2f}, p99 {ttft['p99'] - args.ttft_ms:+.2f})  "
                   f"ITL p50 {itl['p50']:.2f} p99 {itl['p99']:.2f} (err p50 {itl['p50'] - args.itl_ms:+.2f}, "
                   f"p99 {itl['p99'] - args.itl_ms:+.2f})  chunk delivery delay p50 {delay['p50']:.3f} "
                   f"p99 {delay['p99']:.3f} ms")
+            print(f"       client error vs server-stamped truth: TTFT p50 {ttft_err['p50']:+.3f} p99 "
+                  f"{ttft_err['p99']:+.3f} ms, ITL p50 {itl_err['p50']:+.3f} p99 {itl_err['p99']:+.3f} ms")
 
 
 if __name__ == "__main__":

@@ -84,8 +84,15 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {first['msg']}"
 
 
+def _check_kind(kind: object) -> None:
+    if kind is not None and kind not in ENGINE_KINDS:
+        raise ConfigError(f"unknown engine kind {kind!r}",
+                          f"use one of: {', '.join(k for k in ENGINE_KINDS if k != 'fake')}")
+
+
 def make_config(**values: Any) -> EngineConfig:
     """Build a config from CLI/plugin values, turning validation errors into one clear line."""
+    _check_kind(values.get("kind"))
     try:
         return EngineConfig(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
@@ -104,6 +111,7 @@ def load_config_file(path: Path, **overrides: Any) -> EngineConfig:
     if "engine" in data and isinstance(data["engine"], dict):
         data = data["engine"]  # allow an [engine] table in TOML
     data.update({k: v for k, v in overrides.items() if v is not None})
+    _check_kind(data.get("kind"))
     try:
         return EngineConfig(**data)
     except ValidationError as exc:
