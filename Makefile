@@ -24,7 +24,7 @@ demo: engine
 
 lint: venv
 	$(BIN)/mypy --strict
-	$(BIN)/ruff check harness tests suites
+	$(BIN)/ruff check harness tests suites scripts benchmarks
 
 test: engine lint
 	$(BIN)/python -m pytest tests -p no:cacheprovider $(PYTEST_ARGS)

@@ -80,7 +80,8 @@ def main() -> None:
             for name, run in (("aiohttp", with_aiohttp), ("httpx", with_httpx)):
                 wall_ms, cpu_ms = measure(run, url, args.requests)
                 cost[(name, chunks)] = cpu_ms
-                print(f"{name:<8} chunks={chunks:<4} wall {wall_ms:.3f} ms/request   client CPU {cpu_ms:.3f} ms/request")
+                print(f"{name:<8} chunks={chunks:<4} wall {wall_ms:.3f} ms/request   "
+                      f"client CPU {cpu_ms:.3f} ms/request")
         finally:
             server.terminate()
             server.wait()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ def argv(kind: str, **settings: Any) -> list[str]:
 
 
 def pairs(tokens: list[str]) -> set[tuple[str, str]]:
-    return {(a, b) for a, b in zip(tokens, tokens[1:]) if a.startswith("--")}
+    return {(a, b) for a, b in pairwise(tokens) if a.startswith("--")}
 
 
 def test_vllm_argv() -> None:
