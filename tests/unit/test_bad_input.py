@@ -133,7 +133,7 @@ def test_nvml_probe_reads_memory_through_the_seam() -> None:
 
 
 def test_require_gpu_names_the_way_out() -> None:
-    with pytest.raises(EngineStartError, match="sglang needs an NVIDIA GPU.*--endpoint URL"):
+    with pytest.raises(EngineStartError, match=r"sglang needs an NVIDIA GPU.*--endpoint URL"):
         require_gpu("sglang", NvmlProbe(nvml=FakeNvml([])))
 
 
@@ -171,7 +171,7 @@ def test_memory_that_never_comes_back_is_an_error() -> None:
 def test_colocated_plan_must_fit_on_one_gpu() -> None:
     engines = [EngineConfig(kind="vllm", model="a", gpu_memory_fraction=0.5),
                EngineConfig(kind="sglang", model="b", gpu_memory_fraction=0.5)]
-    with pytest.raises(ValidationError, match="sum to 1.00, above 0.95"):
+    with pytest.raises(ValidationError, match=r"sum to 1\.00, above 0\.95"):
         EnginePlan(mode="colocated", engines=engines)
     engines[1] = EngineConfig(kind="sglang", model="b", gpu_memory_fraction=0.4)
     assert EnginePlan(mode="colocated", engines=engines).mode == "colocated"

@@ -70,7 +70,7 @@ def test_readiness_timeout_names_the_timeout(tmp_path: Path, processes: list[Man
 
 def test_ready_when_health_and_model_answer(tmp_path: Path, processes: list[ManagedProcess]) -> None:
     port = free_port()
-    argv = script(tmp_path, "server.py", HTTP_CHILD) + [str(port)]
+    argv = [*script(tmp_path, "server.py", HTTP_CHILD), str(port)]
     process = start(processes, argv, tmp_path)
     assert process.wait_ready(f"http://127.0.0.1:{port}", "m", timeout_s=20) > 0
     with pytest.raises(EngineStartError, match="not ready"):
