@@ -69,10 +69,14 @@ def seed_repeatability(groups: Mapping[str, Sequence[RequestRecord]]) -> CheckRe
         return failure
     per_group = {label: len(_same_outputs(records)) for label, records in groups.items()}
     overall = _same_outputs(everything)
+    diffs = [x for r in everything[1:] if (x := max_logprob_diff(everything[0], r)) is not None]
     details: dict[str, Any] = {"distinct_per_group": per_group, "distinct_overall": len(overall),
-                               "requests": len(everything)}
-    if len(overall) == 1:
+                               "requests": len(everything), "max_logprob_diff": max(diffs) if diffs else None}
+    if len(overall) == 1 and not any(diffs):
         return CheckResult(name, True, f"{len(everything)} repeats of a seeded request gave 1 output", details)
+    if len(overall) == 1:
+        return CheckResult(name, False, f"same text on every repeat, but logprobs differ by up to {max(diffs):.2e}",
+                           details)
     reference = everything[0]
     divergences = [first_divergence(units(reference)[0], units(r)[0]) for r in everything[1:]]
     details["first_divergence"] = min(d for d in divergences if d is not None)
@@ -119,6 +123,7 @@ def greedy_invariance(reference: RequestRecord, loaded: Mapping[int, Sequence[Re
     summary = ", ".join(
         f"c={c}: {lv['distinct']} distinct of {lv['n'] + 1}"
         + (f" (first divergence at {unit} {lv['first_divergence']})" if lv["first_divergence"] is not None else "")
+        + (f" (max |logprob diff| {lv['max_logprob_diff']:.3g})" if lv["max_logprob_diff"] else "")
         for c, lv in levels.items()
     )
     return CheckResult(name, passed, ("greedy output invariant: " if passed else "greedy output changed: ")
@@ -169,9 +174,10 @@ def determinism_table(engine: str, version: str | None, results: Sequence[CheckR
                              "first_divergence": level["first_divergence"],
                              "max_logprob_diff": level["max_logprob_diff"]})
         else:
+            divergence = result.details.get("first_divergence")
             rows.append({**base, "concurrency": None, "distinct_of_n": None,
-                         "first_divergence": result.details.get("first_divergence"), "max_logprob_diff": None,
-                         "detail": result.verdict})
+                         "first_divergence": divergence if isinstance(divergence, int) else None,
+                         "max_logprob_diff": result.details.get("max_logprob_diff"), "detail": result.verdict})
     return pd.DataFrame(rows)
 
 

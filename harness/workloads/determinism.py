@@ -26,9 +26,13 @@ def greedy_params(knobs: DeterminismKnobs, logprobs: bool = True) -> dict[str, o
     return params
 
 
-def seeded_repeats(knobs: DeterminismKnobs, tag: str = "seed_repeat") -> list[RequestSpec]:
-    """The same seeded request R times (the caller sends them sequentially, then concurrently)."""
-    spec = RequestSpec(PROBE_PROMPT, sampled_params(knobs, BASE_SEED), tag=tag)
+def seeded_repeats(knobs: DeterminismKnobs, logprobs: bool = True, tag: str = "seed_repeat") -> list[RequestSpec]:
+    """The same seeded request R times (the caller sends them sequentially, then concurrently).
+
+    Logprobs are asked for so that repeats can be compared token by token, not only as text.
+    """
+    extra: dict[str, object] = {"logprobs": 1} if logprobs else {}
+    spec = RequestSpec(PROBE_PROMPT, sampled_params(knobs, BASE_SEED, **extra), tag=tag)
     return [spec] * knobs.repeats
 
 

@@ -95,3 +95,11 @@ def test_golden_file_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("{}")
     with pytest.raises(HarnessError, match="not an infer-harness golden file"):
         golden.read_golden(bad)
+
+
+def test_seed_repeatability_compares_logprobs_too() -> None:
+    same = make_record(["x y"], logprob_tokens=[["x", " y"]], logprobs=[[-0.5, -0.25]])
+    noisy = make_record(["x y"], logprob_tokens=[["x", " y"]], logprobs=[[-0.5, -0.2500001]])
+    assert checks.seed_repeatability({"sequential": [same, same]}).passed
+    result = checks.seed_repeatability({"sequential": [same, noisy]})
+    assert not result.passed and "logprobs differ" in result.verdict
