@@ -84,3 +84,24 @@ def test_engine_dies_within_10_s_of_a_sigkilled_harness(tmp_path: Path) -> None:
             harness.wait()
         if engine_pid is not None and psutil.pid_exists(engine_pid):
             os.killpg(engine_pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_prints_the_endpoint_and_tears_down_on_signal(stop_signal: signal.Signals) -> None:
+    serve = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert serve.stdout is not None
+        line = serve.stdout.readline()
+        assert line.startswith("http://127.0.0.1:") and "model=gemma-3-270m" in line, line
+        port = int(line.split()[0].rsplit(":", 1)[1])
+        assert port_answers(port)
+        engines = [p.pid for p in psutil.Process(serve.pid).children(recursive=True) if p.name() == "llama-server"]
+        serve.send_signal(stop_signal)
+        assert serve.wait(timeout=30) == 130
+        assert not port_answers(port)
+        assert not any(psutil.pid_exists(pid) for pid in engines)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
