@@ -183,7 +183,8 @@ def demo(
         with open_engine(config, run_dir, progress=_say) as handle:
             typer.echo(f"\n== one streamed completion from {handle.model} ({handle.version}) ==")
             # Gemma 3 270M here is a base model with no chat template: it continues text, so give it text.
-            asyncio.run(_stream_one(handle, "The old lighthouse keeper opened the bottle, unrolled the letter and read:"))
+            prompt = "The old lighthouse keeper opened the bottle, unrolled the letter and read:"
+            asyncio.run(_stream_one(handle, prompt))
             for concurrency in (1, 4):
                 typer.echo(f"\n== load: {requests} requests at concurrency {concurrency}, 32 tokens each ==")
                 summary = run_load(handle, LoadSettings(concurrency, requests, 32), run_dir / f"load-c{concurrency}")
