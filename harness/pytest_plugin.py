@@ -146,6 +146,9 @@ def engine(harness_state: HarnessState) -> Iterator[EngineHandle]:
             yield handle
     except HarnessError as exc:
         _bad_input(exc.one_line())
+    if harness_state.store is not None and harness_state.engine is not None:
+        # The run closed first (it depends on the engine); the time to stop is known only now.
+        harness_state.store.update_manifest(engine=harness_state.engine.describe())
 
 
 @pytest.fixture(scope="session")
@@ -158,8 +161,13 @@ def run(harness_state: HarnessState, engine: EngineHandle) -> Iterator[RunStore]
         "config": harness_state.engine_config.model_dump(mode="json"),
     })
     harness_state.store = store
-    with store:
+    status = "failed"
+    try:
         yield store
+        status = "finished"
+    finally:
+        store.finish(status, summary=summarize(harness_state.records),
+                     checks={c.name: c.passed for c in harness_state.checks})
 
 
 @pytest.fixture(scope="session")

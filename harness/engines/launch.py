@@ -156,15 +156,20 @@ def attach_engine(config: EngineConfig, timeout_s: float = 10.0) -> Iterator[Eng
     adapter = get_adapter(config.kind)
     base_url = config.endpoint
     deadline = time.monotonic() + timeout_s
-    status, body = http_get(base_url + "/v1/models", timeout_s=timeout_s)
-    while status != 200 and time.monotonic() < deadline:
+    while True:
+        # Health first: SGLang lists its models while still warming up (http_server.py:1993). A server
+        # without /health (404) is judged by /v1/models alone.
+        health, _ = http_get(base_url + adapter.health_path, timeout_s=min(timeout_s, 5.0))
+        status, body = http_get(base_url + "/v1/models", timeout_s=min(timeout_s, 5.0))
+        if status == 200 and health in (200, 404):
+            break
+        if time.monotonic() > deadline:
+            raise EngineStartError(
+                f"nothing usable answers at {base_url} (health {health or 'no connection'}, "
+                f"/v1/models {status or 'no connection'})",
+                "check --endpoint (the server root, e.g. http://HOST:PORT) and that the server is up and ready",
+            )
         time.sleep(0.2)
-        status, body = http_get(base_url + "/v1/models", timeout_s=timeout_s)
-    if status != 200:
-        raise EngineStartError(
-            f"nothing usable answers at {base_url}/v1/models (status {status or 'no connection'})",
-            "check --endpoint (the server root, e.g. http://HOST:PORT) and that the server is up",
-        )
     listed = models_listed(body)
     model = config.served_model_name or config.model or (listed[0] if listed else None)
     if model is None:

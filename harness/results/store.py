@@ -16,12 +16,13 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TextIO
 
 from harness import __version__
 from harness.client.records import RequestRecord
+
+if TYPE_CHECKING:  # pandas is imported where tables are built, not when the pytest plugin loads
+    import pandas as pd
 
 MANIFEST = "manifest.json"
 RECORDS_JSONL = "records.jsonl"
@@ -174,6 +175,8 @@ def read_manifest(run_dir: Path) -> dict[str, Any]:
 
 def load_records(run_dir: Path, prefer_parquet: bool = True) -> pd.DataFrame:
     """Any run as a DataFrame, one row per request: Parquet when compacted, else the JSONL."""
+    import pandas as pd
+
     parquet = run_dir / RECORDS_PARQUET
     if prefer_parquet and parquet.is_file():
         frame = pd.read_parquet(parquet)

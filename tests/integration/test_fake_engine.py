@@ -100,3 +100,24 @@ def test_unknown_fault_is_one_line_and_exit_2() -> None:
     result = subprocess.run([sys.executable, "-m", "harness.testing.fake_engine", "--port", "1", "--fault", "nope"],
                             capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 2 and "unknown fault nope" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_attach_waits_for_health_not_just_the_model_list() -> None:
+    from harness.engines.launch import attach_engine
+    from harness.engines.process import free_port
+    from harness.errors import EngineStartError
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "harness.testing.fake_engine", "--port", str(port),
+                               "--startup-delay-s", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        config = EngineConfig(kind="sglang", endpoint=f"http://127.0.0.1:{port}")
+        with pytest.raises(EngineStartError, match="health 503"), attach_engine(config, timeout_s=0.5):
+            pass
+        started = time.monotonic()
+        with attach_engine(config, timeout_s=15) as engine:
+            assert engine.model == "fake-model" and not engine.launched
+        assert time.monotonic() - started > 0.5
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

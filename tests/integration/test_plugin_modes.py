@@ -81,4 +81,4 @@ def test_unreachable_endpoint_exits_2(tmp_path: Path) -> None:
     result = run_pytest("suites/determinism", "--endpoint", "http://127.0.0.1:9", "--model", "m",
                         "--run-dir", str(tmp_path / "run"), timeout_s=120)
     assert result.returncode == 2
-    assert "nothing usable answers at http://127.0.0.1:9" in result.stdout + result.stderr
+    assert "nothing usable answers at http://127.0.0.1:9 " in result.stdout + result.stderr
