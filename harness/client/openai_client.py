@@ -79,13 +79,11 @@ class OpenAIClient:
             raise RuntimeError("OpenAIClient used outside `async with`")
         return self._session
 
-    async def get(self, path: str) -> tuple[int, str]:
-        async with self.session.get(self.base_url + path) as response:
-            return response.status, await response.text()
-
     async def send(self, spec: RequestSpec, on_text: TextSink | None = None) -> RequestRecord:
         """Send one request and return its record; `on_text(choice, piece)` sees streamed text live."""
-        n_choices = int(spec.params.get("n", 1) or 1)
+        n = spec.params.get("n", 1)
+        # Invalid n is sent as asked (the server must refuse it); the record keeps room for one choice.
+        n_choices = n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1024 else 1
         record = RequestRecord(
             request_id=f"{self._id_prefix}-{next(self._ids)}",
             engine=self.engine,
@@ -123,7 +121,6 @@ class OpenAIClient:
         if record.t_end_ns is None:
             record.t_end_ns = _now_ns()
         return record
-
 
     async def _exchange(
         self, record: RequestRecord, spec: RequestSpec, path: str, body: bytes, on_text: TextSink | None

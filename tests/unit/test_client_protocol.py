@@ -201,3 +201,11 @@ def test_nothing_listening_is_a_connect_error() -> None:
 
     record = asyncio.run(go())
     assert record.error_kind == "connect" and record.http_status is None
+
+
+def test_invalid_parameters_are_sent_as_asked_and_the_refusal_recorded() -> None:
+    seen: dict[str, Any] = {}
+    body = json.dumps({"error": {"message": "n must be an integer", "code": 400}}).encode()
+    record = exchange(good, RequestSpec("hi", {"n": "abc", "max_tokens": -1}), status=400, raw_body=body, seen=seen)
+    assert seen["body"]["n"] == "abc" and seen["body"]["max_tokens"] == -1
+    assert record.error_kind == "http_status" and record.http_status == 400
