@@ -50,6 +50,9 @@ def _guard() -> Iterator[None]:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_term)
+    # Ctrl-C must always tear down, even when SIGINT arrived ignored (a background job of a script inherits
+    # SIG_IGN, and Python then never raises KeyboardInterrupt).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     except HarnessError as exc:
@@ -60,6 +63,7 @@ def _guard() -> Iterator[None]:
         raise typer.Exit(130) from None
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _engine_config(engine: str | None, endpoint: str | None, model: str | None, config_file: Path | None,
