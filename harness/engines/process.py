@@ -22,6 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.client.plain_http import http_get
+from harness.engines.reaper import group_alive
 from harness.errors import EngineStartError
 
 _PR_SET_PDEATHSIG = 1
@@ -198,16 +199,6 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _wait_group_gone(pgid: int, grace_s: float) -> None:

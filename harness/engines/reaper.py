@@ -31,7 +31,8 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group exists (the standard library only: the reaper must start fast)."""
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -42,13 +43,13 @@ def _group_alive(pgid: int) -> bool:
 
 
 def reap(harness_pid: int, engine_pgid: int) -> None:
-    while _group_alive(engine_pgid):
+    while group_alive(engine_pgid):
         if not _alive(harness_pid):
             os.killpg(engine_pgid, signal.SIGTERM)
             deadline = time.monotonic() + GRACE_S
-            while _group_alive(engine_pgid) and time.monotonic() < deadline:
+            while group_alive(engine_pgid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _group_alive(engine_pgid):
+            if group_alive(engine_pgid):
                 os.killpg(engine_pgid, signal.SIGKILL)
             return
         time.sleep(POLL_S)

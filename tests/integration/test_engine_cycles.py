@@ -17,7 +17,7 @@ import pytest
 
 from harness.engines.config import EngineConfig
 from harness.engines.launch import launch_engine
-from harness.engines.process import group_alive
+from harness.engines.reaper import group_alive
 
 pytestmark = pytest.mark.integration
 

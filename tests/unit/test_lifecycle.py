@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.engines.process import ManagedProcess, check_port_free, free_port, group_alive
+from harness.engines.process import ManagedProcess, check_port_free, free_port
+from harness.engines.reaper import group_alive
 from harness.errors import EngineStartError
 
 HTTP_CHILD = textwrap.dedent('''
