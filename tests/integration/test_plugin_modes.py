@@ -19,7 +19,7 @@ FIXTURE_TEST = '''
 from harness.client.records import RequestSpec
 
 def test_one_completion(engine, client, run):
-    record = client.one(RequestSpec("Say hello.", {"max_tokens": 8, "temperature": 0}))
+    record = client.one(RequestSpec("Say hello.", {"max_tokens": 8, "temperature": 0, "ignore_eos": True}))
     assert record.ok, record.error_message
     assert record.texts[0]
     assert engine.launched
@@ -45,8 +45,12 @@ def test_attached_to_a_cpu_engine_started_separately(tmp_path: Path, repo: Path)
     checks = read_checks(tmp_path / "run")
     assert set(checks) >= {"seed_repeatability", "seed_effect", "greedy_invariance", "stream_equivalence"}, \
         result.stdout
-    # Only failures the expectations file declares for llamacpp may fail.
-    assert result.returncode == 0, result.stdout
+    # The verdicts are the engine's (another CPU may round differently); the plugin's job is that the exit
+    # code follows them: failures outside the expectations file fail the run, declared ones do not.
+    declared = {"seed_repeatability"}
+    unexpected = {name for name, passed in checks.items() if not passed} - declared
+    assert result.returncode == (1 if unexpected else 0), result.stdout
+    assert "expected failure on llamacpp: seed_repeatability" in result.stdout
     records = load_records(tmp_path / "run")
     assert len(records) > 20 and records["error_kind"].isna().all()
 
