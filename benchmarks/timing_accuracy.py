@@ -4,13 +4,17 @@ Launches the fake engine (TTFT 50 ms, ITL 10 ms by default) through the normal l
 at concurrency 1 and 64, and prints measured TTFT / ITL P50 and P99 beside the injected values, plus the
 per-chunk delivery delay measured against the server's own send stamps (`x_sent_ns`, same monotonic clock).
 
-    .venv/bin/python benchmarks/timing_accuracy.py [--ttft-ms 50] [--itl-ms 10] [--tokens 16]
+    .venv/bin/python benchmarks/timing_accuracy.py [--ttft-ms 50] [--itl-ms 10] [--tokens 16] [--pin]
+
+--pin puts the client on the last CPU and the fake engine on the others (taskset), so that what remains is
+the client's own error rather than two processes fighting over the same core.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 
@@ -33,8 +37,17 @@ def main() -> None:
     parser.add_argument("--ttft-ms", type=float, default=50.0)
     parser.add_argument("--itl-ms", type=float, default=10.0)
     parser.add_argument("--tokens", type=int, default=16)
+    parser.add_argument("--pin", action="store_true", help="client and fake engine on separate CPUs")
     args = parser.parse_args()
-    config = EngineConfig(kind="fake", extra_args=["--ttft-ms", str(args.ttft_ms), "--itl-ms", str(args.itl_ms)])
+    prefix: list[str] = []
+    if args.pin:
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs at least 2 CPUs")
+        os.sched_setaffinity(0, {cpus[-1]})
+        prefix = ["taskset", "-c", ",".join(str(c) for c in cpus[:-1])]
+    config = EngineConfig(kind="fake", command_prefix=prefix,
+                          extra_args=["--ttft-ms", str(args.ttft_ms), "--itl-ms", str(args.itl_ms)])
     print(f"injected: TTFT {args.ttft_ms:.1f} ms, ITL {args.itl_ms:.1f} ms, {args.tokens} tokens per request")
     with tempfile.TemporaryDirectory() as tmp, launch_engine(config, Path(tmp)) as engine:
         for concurrency, requests in ((1, 100), (64, 640)):
